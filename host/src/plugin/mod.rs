@@ -2,11 +2,14 @@
 //! `.wasm` files and validated against `wit/adapter.wit`, a registry of
 //! kind → plugin behind `arc-swap`, the host imports (`state`, `log`) and the
 //! checks on what a plugin may ask the host to send.
+//! [`testkit`] runs golden case files against an adapter and describes one
+//! (`herald plugin test` / `herald plugin inspect`).
 //!
 //! Depends on `model` only.
 
 pub mod bindings;
 pub mod convert;
+pub mod delivery;
 pub mod guard;
 mod host;
 mod limits;
@@ -14,6 +17,7 @@ mod registry;
 mod runtime;
 mod session;
 pub mod state;
+pub mod testkit;
 
 pub use host::{CallOptions, FixedClock};
 pub use limits::RuntimeLimits;

@@ -35,6 +35,9 @@ pub struct Session {
     instance: Plugin,
     plugin: Arc<LoadedPlugin>,
     limits: Arc<RuntimeLimits>,
+    /// Set when a call trapped, timed out or hit the memory cap: the instance
+    /// is dead and its staged state must not be applied.
+    broken: bool,
     /// Held for the session's life: one pool slot.
     _permit: OwnedSemaphorePermit,
 }
@@ -77,6 +80,7 @@ impl Session {
                 instance,
                 plugin,
                 limits,
+                broken: false,
                 _permit: permit,
             }),
             other => {
@@ -130,6 +134,7 @@ impl Session {
                 };
                 record(&self.plugin, function, label, started);
                 self.plugin.count_call(true);
+                self.broken = true;
                 Err(sandbox_error(
                     &self.plugin,
                     &self.limits,
@@ -187,14 +192,23 @@ impl Session {
         guest_call!(self, "health_probe", call_health_probe(target))
     }
 
+    /// Whether a call failed in the sandbox (trap, timeout, memory cap).
+    /// Errors the adapter returned itself do not break a session.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// The state writes staged so far.
     pub fn staged_state(&self) -> &[StateChange] {
         &self.store.data().staged
     }
 
     /// Applies the staged state writes: call when the delivery ended in an
-    /// outcome or a classified error, not after a trap.
+    /// outcome or a classified error. Does nothing after a sandbox failure.
     pub fn commit_state(&mut self) {
+        if self.broken {
+            return;
+        }
         let data = self.store.data_mut();
         let staged = std::mem::take(&mut data.staged);
         data.state.apply(&data.scope, &staged);

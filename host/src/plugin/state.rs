@@ -53,10 +53,13 @@ pub trait StateStore: Send + Sync + 'static {
 /// The longest an entry lives, and what a TTL of zero means.
 pub const MAX_STATE_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 
+/// One scope's entries: key → (value, expiry).
+type ScopeEntries = HashMap<String, (String, Instant)>;
+
 /// An in-process store with TTLs: state lives as long as the process.
 #[derive(Debug, Default)]
 pub struct MemoryStateStore {
-    entries: Mutex<HashMap<StateScope, HashMap<String, (String, Instant)>>>,
+    entries: Mutex<HashMap<StateScope, ScopeEntries>>,
 }
 
 impl MemoryStateStore {

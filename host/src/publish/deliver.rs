@@ -1,17 +1,15 @@
-//! One alert to one target: take the adapter for the target's kind, run
-//! `prepare`, send what it asks for (checked: own origin, size), hand the
-//! response to `handle-response`, and repeat until the adapter finishes.
-//! Everything for one delivery happens in one sandboxed session.
+//! One alert to one target: take the adapter for the target's kind, open a
+//! sandboxed session, and run the shared delivery loop
+//! ([`crate::plugin::delivery::drive`]) over HTTP, with retries within the
+//! publish when asked.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-
 use crate::model::{DeliveryError, ErrorClass, SkipReason, Target, TargetResult};
 use crate::plugin::bindings::types as wit;
 use crate::plugin::convert::wit_target;
-use crate::plugin::guard::check_request;
+use crate::plugin::delivery::{CheckedRequest, SessionSandbox, Transport, check, drive};
 use crate::plugin::{CallOptions, LoadedPlugin, PluginRuntime, StateScope};
 
 /// What every delivery shares: the runtime and the HTTP client.
@@ -129,86 +127,75 @@ impl Deliverer {
             secrets: target.secrets.expose().values().cloned().collect(),
         };
         let scope = StateScope::new(&target.name, &alert.alert.fingerprint);
-        let mut status_code = None;
-        let mut session = match self.runtime.session(plugin, scope, call).await {
+        let session = match self.runtime.session(plugin, scope, call).await {
             Ok(s) => s,
             Err(e) => {
                 return Attempt {
-                    status_code,
+                    status_code: None,
                     result: Err(e),
                 };
             }
         };
-        let limits = self.runtime.limits();
-        let mut action = session.prepare(alert, wit_target).await;
-        let mut sent = 0;
-        let result = loop {
-            let request = match action {
-                Ok(wit::Action::Finish(outcome)) => {
-                    session.commit_state();
-                    break Ok(outcome);
-                }
-                Err(e) => {
-                    // The adapter classified the failure itself: keep what it remembered.
-                    if is_guest_error(&e) {
-                        session.commit_state();
-                    }
-                    break Err(e);
-                }
-                Ok(wit::Action::Send(request)) => request,
-            };
-            sent += 1;
-            if sent > limits.max_requests_per_delivery {
-                break Err(DeliveryError::permanent(format!(
-                    "plugin asked for more than {} requests in one delivery",
-                    limits.max_requests_per_delivery
-                )));
-            }
-            let response = match self.send(target, &request).await {
-                Ok(r) => r,
-                Err(e) => break Err(e),
-            };
-            status_code = Some(response.status);
-            action = session.handle_response(alert, wit_target, &response).await;
+        let mut sandbox = SessionSandbox {
+            session,
+            alert,
+            target: wit_target,
         };
+        let mut http = Http {
+            client: &self.client,
+            timeout: target.timeout,
+            max_body: self.runtime.limits().max_response_body,
+        };
+        let delivery = drive(&mut sandbox, &mut http, &target.url, self.runtime.limits()).await;
         Attempt {
-            status_code,
-            result,
+            status_code: delivery.status_code,
+            // The HTTP transport never stops a delivery without an ending.
+            result: delivery
+                .result
+                .unwrap_or_else(|| Err(DeliveryError::permanent("delivery stopped"))),
         }
     }
+}
 
-    /// Checks and sends one request with the target's timeout; the response
-    /// body is cut to the runtime's limit.
+impl Deliverer {
+    /// Checks and sends one request outside a delivery (health probes), with
+    /// the target's timeout; the response body is cut to the runtime's limit.
     pub async fn send(
         &self,
         target: &Target,
         request: &wit::HttpRequest,
     ) -> Result<wit::HttpResponse, DeliveryError> {
-        let limits = self.runtime.limits();
-        let url = check_request(&target.url, request, limits.max_request_body)?;
-        let method = reqwest::Method::from_bytes(request.method.as_bytes())
-            .map_err(|_| DeliveryError::permanent("plugin returned an invalid HTTP method"))?;
-        let mut headers = HeaderMap::with_capacity(request.headers.len());
-        for (name, value) in &request.headers {
-            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                DeliveryError::permanent(format!(
-                    "plugin returned an invalid header name `{}`",
-                    name.chars().take(64).collect::<String>()
-                ))
-            })?;
-            let value = HeaderValue::from_str(value).map_err(|_| {
-                DeliveryError::permanent(format!(
-                    "plugin returned an invalid value for header `{name}`"
-                ))
-            })?;
-            headers.append(name, value);
-        }
+        let checked = check(&target.url, request, self.runtime.limits())?;
+        let mut http = Http {
+            client: &self.client,
+            timeout: target.timeout,
+            max_body: self.runtime.limits().max_response_body,
+        };
+        http.send(checked)
+            .await?
+            .ok_or_else(|| DeliveryError::permanent("request stopped"))
+    }
+}
+
+/// The daemon's transport: the shared HTTP client with the target's timeout.
+struct Http<'a> {
+    client: &'a reqwest::Client,
+    timeout: Duration,
+    /// Response bodies are cut to this many bytes.
+    max_body: usize,
+}
+
+impl Transport for Http<'_> {
+    async fn send(
+        &mut self,
+        request: CheckedRequest<'_>,
+    ) -> Result<Option<wit::HttpResponse>, DeliveryError> {
         let send = self
             .client
-            .request(method, url)
-            .headers(headers)
-            .body(request.body.clone())
-            .timeout(target.timeout)
+            .request(request.method, request.url)
+            .headers(request.headers)
+            .body(request.raw.body.clone())
+            .timeout(self.timeout)
             .send();
         let mut response = send.await.map_err(transport_error)?;
         let status = response.status().as_u16();
@@ -224,23 +211,18 @@ impl Deliverer {
             .collect();
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-            let room = limits.max_response_body.saturating_sub(body.len());
+            let room = self.max_body.saturating_sub(body.len());
             body.extend_from_slice(&chunk[..chunk.len().min(room)]);
             if room <= chunk.len() {
                 break;
             }
         }
-        Ok(wit::HttpResponse {
+        Ok(Some(wit::HttpResponse {
             status,
             headers,
             body,
-        })
+        }))
     }
-}
-
-/// Errors from the sandbox say "plugin `…`"; everything else came from the adapter.
-fn is_guest_error(e: &DeliveryError) -> bool {
-    !e.message.starts_with("plugin ")
 }
 
 /// A transport failure, classified as the shared rules say, without the URL
