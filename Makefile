@@ -3,9 +3,9 @@
 
 CARGO ?= cargo
 PLUGIN_DIR := target/plugins
-ADAPTERS := webhook pagerduty slack rootly alertmanager
+ADAPTERS := webhook pagerduty slack rootly alertmanager example
 
-.PHONY: run test plugins setup fmt lint bench clean-plugins
+.PHONY: run demo test plugins setup fmt lint bench
 
 setup:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
@@ -17,13 +17,23 @@ plugins: setup
 	@mkdir -p $(PLUGIN_DIR)
 	@for k in $(ADAPTERS); do cp target/wasm32-wasip2/release/herald_plugin_$$k.wasm $(PLUGIN_DIR)/$$k.wasm; done
 
+# Starts a capture sink on 127.0.0.1:9099 (where the example targets in
+# config/targets deliver) and Herald on 127.0.0.1:9300; Ctrl-C stops both.
 run: plugins
+	$(CARGO) build -p herald
+	@./target/debug/herald sink --listen 127.0.0.1:9099 & sink=$$!; \
+	  trap 'kill $$sink 2>/dev/null' EXIT INT TERM; \
+	  ./target/debug/herald serve --config config/herald.toml
+
+# The one-shot demo of the publisher: one alert, three local mock targets.
+demo: plugins
 	$(CARGO) run -p herald -- demo --plugins $(PLUGIN_DIR)
 
 # Native unit tests of the plugins, then every host test (one nextest run),
 # then every adapter's golden cases through `herald plugin test`.
 test: plugins
-	cd plugins && $(CARGO) test --target x86_64-unknown-linux-gnu --workspace --exclude herald-test-misbehave --exclude herald-test-wrong-wit --exclude herald-test-fs-access --exclude herald-test-no-kinds
+	cd plugins && $(CARGO) test --target x86_64-unknown-linux-gnu --workspace
+	$(CARGO) build -p herald
 	$(CARGO) nextest run --workspace --no-fail-fast
 	@for k in $(ADAPTERS); do ./target/debug/herald plugin test $(PLUGIN_DIR)/$$k.wasm plugins/$$k/cases || exit 1; done
 

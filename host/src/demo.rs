@@ -78,7 +78,7 @@ pub async fn run(plugin_dir: &Path) -> anyhow::Result<bool> {
     for loaded in runtime
         .load_dir(plugin_dir)
         .await
-        .with_context(|| format!("loading plugins (build them with `make plugins`)"))?
+        .context("loading plugins (build them with `make plugins`)")?
     {
         match loaded {
             Ok(p) => println!(

@@ -1,6 +1,12 @@
 //! Shared pieces for Herald's black-box tests and benches: real HTTP mock
 //! targets on 127.0.0.1 that record what they receive, and paths to the
-//! compiled plugins (`make plugins` builds them).
+//! compiled plugins (`make plugins` builds them), and a real Alertmanager
+//! process for tests against the real peer ([`RealAlertmanager`]).
+
+mod alertmanager;
+pub mod daemon;
+
+pub use alertmanager::RealAlertmanager;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -106,13 +112,26 @@ impl Behaviour {
         self.body = body.into();
         self
     }
+    /// Answers `status` with `body` as JSON (`Content-Type: application/json; charset=utf-8`).
+    pub fn json(status: u16, body: &serde_json::Value) -> Self {
+        Self::status(status)
+            .header("content-type", "application/json; charset=utf-8")
+            .body(body.to_string())
+    }
 }
+
+/// Decides each answer from the request, for mocks that behave like a real
+/// API (incrementing ids, remembered messages, errors for unknown ids).
+pub type Responder = Arc<dyn Fn(&Received) -> Behaviour + Send + Sync>;
 
 #[derive(Default)]
 struct Shared {
     behaviour: Mutex<Behaviour>,
-    /// Answers to use first, in order, before falling back to `behaviour`.
+    /// Answers to use first, in order, before falling back to `responder`
+    /// or `behaviour`.
     script: Mutex<std::collections::VecDeque<Behaviour>>,
+    /// When set, answers every request that no scripted answer took.
+    responder: Option<Responder>,
     received: Mutex<Vec<Received>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -128,10 +147,29 @@ pub struct MockTarget {
 impl MockTarget {
     /// Starts a mock answering with `behaviour` on a free loopback port.
     pub async fn start(behaviour: Behaviour) -> Self {
-        let shared = Arc::new(Shared {
+        Self::serve(Shared {
             behaviour: Mutex::new(behaviour),
             ..Shared::default()
-        });
+        })
+        .await
+    }
+
+    /// Starts a mock that answers each request with what `responder` returns
+    /// for it (scripted answers, see [`script`](Self::script), still go first).
+    /// The responder sees every request after it was recorded, so it can keep
+    /// its own model of the remote API (ids handed out, messages posted).
+    pub async fn start_with(
+        responder: impl Fn(&Received) -> Behaviour + Send + Sync + 'static,
+    ) -> Self {
+        Self::serve(Shared {
+            responder: Some(Arc::new(responder)),
+            ..Shared::default()
+        })
+        .await
+    }
+
+    async fn serve(shared: Shared) -> Self {
+        let shared = Arc::new(shared);
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -202,19 +240,20 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received = Received {
+        method,
+        path: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        headers,
+        body,
+    };
     shared
         .received
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .push(Received {
-            method,
-            path: uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_default(),
-            headers,
-            body,
-        });
+        .push(received.clone());
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let scripted = shared
@@ -222,12 +261,13 @@ async fn handle(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .pop_front();
-    let b = scripted.unwrap_or_else(|| {
-        shared
+    let b = scripted.unwrap_or_else(|| match &shared.responder {
+        Some(responder) => responder(&received),
+        None => shared
             .behaviour
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .clone(),
     });
     if !b.delay.is_zero() {
         tokio::time::sleep(b.delay).await;

@@ -7,6 +7,7 @@
 
 mod deliver;
 mod options;
+mod probe;
 mod sequential;
 
 #[cfg(test)]
@@ -181,6 +182,14 @@ impl Publisher {
                 None => attempt.push((i, target.clone())),
             }
         }
+        // Targets whose health is unknown are published to (fail open); their result says so.
+        let fail_open: Vec<bool> = targets
+            .iter()
+            .map(|t| {
+                options.effective_strategy() != HealthCheckStrategy::PublishToAll
+                    && self.health.status(&t.name) == HealthStatus::Unknown
+            })
+            .collect();
 
         let delivered = match mode {
             Mode::Parallel => fan_out(&self.deliverer, attempt, wit, options, deadline).await,
@@ -188,8 +197,14 @@ impl Publisher {
                 sequential::one_by_one(&self.deliverer, attempt, &wit, deadline).await
             }
         };
-        for (i, result) in delivered {
+        for (i, mut result) in delivered {
             self.health.record(&result.target_name, &result);
+            if fail_open[i] && !result.skipped {
+                result.note = Some(match result.note.take() {
+                    Some(note) => format!("{note}; {FAIL_OPEN_NOTE}"),
+                    None => FAIL_OPEN_NOTE.to_string(),
+                });
+            }
             results[i] = Some(result);
         }
         let results: Vec<TargetResult> = results.into_iter().flatten().collect();
@@ -238,6 +253,10 @@ impl Publisher {
         None
     }
 }
+
+/// The note on a result delivered although its target's health was unknown.
+pub const FAIL_OPEN_NOTE: &str =
+    "health unknown (never checked or stale): published to anyway (fail open)";
 
 /// How deliveries are scheduled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,8 +324,7 @@ async fn fan_out(
             .max_concurrent
             .min(queue.lock().map(|q| q.len()).unwrap_or(0));
         for _ in 0..workers {
-            let (queue, deliverer, alert, run) =
-                (queue.clone(), deliverer.clone(), alert.clone(), run.clone());
+            let (queue, deliverer, alert) = (queue.clone(), deliverer.clone(), alert.clone());
             set.spawn(async move {
                 let mut done = Vec::new();
                 loop {
@@ -321,12 +339,7 @@ async fn fan_out(
         // One task per target, admitted by a semaphore.
         let permits = Arc::new(Semaphore::new(options.max_concurrent));
         for (i, target) in attempt {
-            let (permits, deliverer, alert, run) = (
-                permits.clone(),
-                deliverer.clone(),
-                alert.clone(),
-                run.clone(),
-            );
+            let (permits, deliverer, alert) = (permits.clone(), deliverer.clone(), alert.clone());
             set.spawn(async move {
                 let Ok(_permit) = permits.acquire_owned().await else {
                     return Vec::new();
