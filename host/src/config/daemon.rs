@@ -11,8 +11,7 @@ use serde::Deserialize;
 
 use super::error::{ConfigError, ConfigErrors, Format, parse};
 use super::secret::{Env, ProcessEnv, SecretString, resolve_token, valid_env_name};
-use super::targets::valid_name;
-use super::targets::{TargetSet, load_targets};
+use super::targets::{TargetSet, load_targets, valid_name};
 use super::units::{bytes, duration};
 use crate::health::{HealthConfig, HealthConfigError};
 use crate::plugin::RuntimeLimits;
@@ -53,7 +52,7 @@ pub struct ServerConfig {
     /// Largest request body accepted; larger bodies get 413.
     #[serde(deserialize_with = "bytes::deserialize")]
     pub max_body_bytes: usize,
-    /// Longest a request may take before the server answers 503/504.
+    /// Longest a request may take.
     #[serde(with = "duration")]
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight publishes before exiting.
@@ -185,7 +184,8 @@ pub struct AdminConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub format: LogFormat,
-    /// A `tracing` filter: `info`, `debug`, `info,herald=debug`. `RUST_LOG`, when set, wins.
+    /// A `tracing` filter: `info`, `debug`, `info,herald=debug`. `herald --log`
+    /// (`HERALD_LOG`) and then `RUST_LOG`, when set, win over it.
     pub level: String,
 }
 

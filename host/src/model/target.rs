@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 /// Secret values (routing keys, tokens, secret URLs). `Debug` shows only the
 /// keys, and `Serialize` is deliberately not implemented, so a secret cannot
@@ -44,7 +44,11 @@ impl fmt::Debug for Secrets {
 }
 
 /// A destination: which adapter kind delivers to it, where, and with what settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// `Debug` shows header names only (values often carry tokens) and secret
+/// names only; `Serialize` is deliberately not implemented (the admin API
+/// has its own view without values).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Target {
     /// Unique, `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`, at most 63 characters.
     pub name: String,
@@ -58,12 +62,32 @@ pub struct Target {
     pub headers: BTreeMap<String, String>,
     /// Adapter-specific options.
     pub options: BTreeMap<String, String>,
-    /// Never serialized.
-    #[serde(skip)]
+    /// Never serialized, never shown.
     pub secrets: Secrets,
     /// Per-target delivery timeout for each HTTP request.
-    #[serde(skip)]
     pub timeout: std::time::Duration,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &self.url)
+            .field("enabled", &self.enabled)
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .keys()
+                    .map(|k| format!("{k}: ***"))
+                    .collect::<Vec<_>>(),
+            )
+            .field("options", &self.options)
+            .field("secrets", &self.secrets)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 impl Target {
