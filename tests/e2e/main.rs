@@ -4,9 +4,11 @@
 mod alertmanager;
 mod am_e2e;
 mod config;
+mod crash;
 mod daemon;
 mod health;
 mod publish;
+mod queue;
 mod reload;
 mod sandbox;
 mod sequences;

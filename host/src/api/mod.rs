@@ -66,8 +66,9 @@ pub struct ApiSettings {
     pub request_timeout: std::time::Duration,
 }
 
-/// The whole API.
-pub fn router(state: Arc<AppState>, settings: &ApiSettings) -> Router {
+/// The whole API. `extra_admin` routes (the queue and DLQ endpoints) are
+/// served behind the admin token like the built-in admin endpoints.
+pub fn router(state: Arc<AppState>, settings: &ApiSettings, extra_admin: Option<Router>) -> Router {
     let ingress = Router::new()
         .route("/api/v1/alerts/alertmanager", post(ingress::alertmanager_webhook))
         .route("/api/v2/alerts", post(ingress::alertmanager_v2))
@@ -87,13 +88,19 @@ pub fn router(state: Arc<AppState>, settings: &ApiSettings) -> Router {
     // The synchronous publish answers by its own deadline; this margin lets
     // it do so before the blanket timeout cuts the request.
     let cutoff = settings.request_timeout + REQUEST_TIMEOUT_MARGIN;
-    Router::new()
+    let mut app = Router::new()
         .merge(ingress)
         .merge(admin)
         .merge(ops)
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .with_state(state);
+    if let Some(extra) = extra_admin {
+        app = app.merge(extra.layer(middleware::from_fn_with_state(
+            settings.admin_token.clone(),
+            auth::require,
+        )));
+    }
+    app.layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(middleware::from_fn(move |request, next| timeout(cutoff, request, next)))
-        .with_state(state)
 }
 
 /// Extra time a request gets beyond `request_timeout` before it is cut.

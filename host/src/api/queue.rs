@@ -75,8 +75,12 @@ impl FilterParams {
         let now = Utc::now();
         Ok(DlqFilter {
             target: blank(&self.target).map(str::to_string),
-            since_ms: blank(&self.since).map(|v| parse_time("since", v, now)).transpose()?,
-            until_ms: blank(&self.until).map(|v| parse_time("until", v, now)).transpose()?,
+            since_ms: blank(&self.since)
+                .map(|v| parse_time("since", v, now))
+                .transpose()?,
+            until_ms: blank(&self.until)
+                .map(|v| parse_time("until", v, now))
+                .transpose()?,
         })
     }
 
@@ -84,15 +88,20 @@ impl FilterParams {
         match self.limit {
             None => Ok(default),
             Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            Some(n) => Err(ApiError::bad_request(format!("`limit` must be between 1 and {MAX_PAGE}, not {n}"))),
+            Some(n) => Err(ApiError::bad_request(format!(
+                "`limit` must be between 1 and {MAX_PAGE}, not {n}"
+            ))),
         }
     }
 
     fn cursor(&self) -> Result<Option<u64>, ApiError> {
         blank(&self.cursor)
             .map(|c| {
-                c.parse::<u64>()
-                    .map_err(|_| ApiError::bad_request(format!("`cursor` must be a value from `next_cursor`, not `{c}`")))
+                c.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "`cursor` must be a value from `next_cursor`, not `{c}`"
+                    ))
+                })
             })
             .transpose()
     }
@@ -114,8 +123,11 @@ fn dlq_error(e: DlqError) -> ApiError {
 }
 
 fn parse_id(id: &str) -> Result<u64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request(format!("`{id}` is not a dead-letter id (a number from `GET /api/v1/dlq`)")))
+    id.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "`{id}` is not a dead-letter id (a number from `GET /api/v1/dlq`)"
+        ))
+    })
 }
 
 /// `GET /api/v1/queue`: depth by class and state, oldest age, retries, DLQ size.
@@ -156,14 +168,20 @@ async fn replay_one(State(queue): Q, Path(id): Path<String>) -> Result<Response,
 /// (`{"target": …, "since": …, "until": …, "limit": …}`); at most `limit`
 /// (default and most: 1000) entries per call, oldest first; `more` says
 /// whether to call again.
-async fn replay_matching(State(queue): Q, Query(query): Query<FilterParams>, body: Bytes) -> Result<Response, ApiError> {
+async fn replay_matching(
+    State(queue): Q,
+    Query(query): Query<FilterParams>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let params = if body.iter().all(u8::is_ascii_whitespace) {
         query
     } else {
         super::ingress::parse::<FilterParams>(&body, "replay filter")?
     };
     if blank(&params.cursor).is_some() {
-        return Err(ApiError::bad_request("`cursor` does not apply to replay: replayed entries leave the DLQ, so call again while `more` is true"));
+        return Err(ApiError::bad_request(
+            "`cursor` does not apply to replay: replayed entries leave the DLQ, so call again while `more` is true",
+        ));
     }
     let report = queue
         .replay_matching(&params.filter()?, params.limit(MAX_PAGE)?)
@@ -184,7 +202,8 @@ struct PurgeRequest {
 
 /// `POST /api/v1/dlq/purge` with `{"older_than": "24h"}`.
 async fn purge(State(queue): Q, body: Bytes) -> Result<Response, ApiError> {
-    let request: PurgeRequest = super::ingress::parse(&body, "purge request ({\"older_than\": \"24h\"})")?;
+    let request: PurgeRequest =
+        super::ingress::parse(&body, "purge request ({\"older_than\": \"24h\"})")?;
     let older_than = humantime::parse_duration(request.older_than.trim()).map_err(|e| {
         ApiError::bad_request(format!(
             "`older_than` must be a duration like \"24h\" or \"30m\", not `{}`: {e}",

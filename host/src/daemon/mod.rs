@@ -15,14 +15,11 @@ use tokio::net::TcpListener;
 use crate::api::{self, ApiSettings, AppState, Control, Token};
 use crate::config::{DaemonConfig, TargetStore};
 use crate::health::{HealthMonitor, HealthRegistry, MonitorHandle};
-use crate::plugin::{MemoryStateStore, PluginRuntime};
+use crate::plugin::PluginRuntime;
 use crate::publish::{Deliverer, Publisher};
-use crate::queue::{Intake, MemoryIntake};
+use crate::queue::{DurableQueue, Intake, Store};
 
 pub use reload::{ReloadReport, Reloader};
-
-/// The most alerts the in-memory intake publishes at once.
-const MEMORY_INTAKE_SLOTS: usize = 10_000;
 
 /// A built daemon, ready to serve.
 pub struct Daemon {
@@ -30,7 +27,9 @@ pub struct Daemon {
     pub runtime: Arc<PluginRuntime>,
     pub targets: Arc<TargetStore>,
     pub publisher: Arc<Publisher>,
+    /// Accepted alerts, retries and dead letters; also the ingress intake.
     pub intake: Arc<dyn Intake>,
+    pub queue: Arc<DurableQueue>,
     pub reloader: Arc<Reloader>,
     health: Arc<HealthRegistry>,
     /// Active health probes; stopped when the daemon is dropped.
@@ -66,8 +65,15 @@ impl Daemon {
     /// Builds everything from `config` and does the first load of plugins and
     /// targets. Problems with single plugin or target files are logged, not fatal.
     pub async fn build(config: DaemonConfig) -> anyhow::Result<Self> {
+        // The durable store holds accepted alerts, retry jobs, dead letters
+        // and the adapters' state, so a resolve after a restart still finds
+        // what the firing remembered.
+        let settings = config.queue.settings();
+        let store = Store::open(&settings.data_dir).with_context(|| {
+            format!("opening the queue store in {}", settings.data_dir.display())
+        })?;
         let runtime = Arc::new(
-            PluginRuntime::new(config.plugins.runtime_limits(), Arc::new(MemoryStateStore::new()))
+            PluginRuntime::new(config.plugins.runtime_limits(), store.state_store())
                 .context("starting the plugin runtime")?,
         );
         let targets = Arc::new(TargetStore::default());
@@ -99,13 +105,16 @@ impl Daemon {
             Publisher::new(deliverer, targets.clone(), health.clone(), config.publish.clone())
                 .context("the [publish] options")?,
         );
-        let intake: Arc<dyn Intake> = Arc::new(MemoryIntake::new(publisher.clone(), MEMORY_INTAKE_SLOTS));
+        let queue = DurableQueue::start(store, publisher.clone(), targets.clone(), settings)
+            .context("starting the durable queue")?;
+        let intake: Arc<dyn Intake> = queue.clone();
         Ok(Self {
             config,
             runtime,
             targets,
             publisher,
             intake,
+            queue,
             reloader,
             health,
             _monitor: monitor,
@@ -135,7 +144,7 @@ impl Daemon {
             ingress_token: self.config.server.ingress_token.as_ref().map(|t| Token::new(t.expose())),
             request_timeout: self.config.server.request_timeout,
         };
-        api::router(state, &settings)
+        api::router(state, &settings, Some(api::queue::routes(self.queue.clone())))
     }
 
     /// Serves on `listener` with hot reload until `shutdown` resolves; then
