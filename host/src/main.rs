@@ -24,7 +24,12 @@ enum Command {
     /// reload on file changes and SIGHUP, drain and exit 0 on SIGTERM/SIGINT.
     Serve {
         /// The daemon config (TOML); see config/herald.toml and the README.
-        #[arg(long, short, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        #[arg(
+            long,
+            short,
+            env = "HERALD_CONFIG",
+            default_value = "config/herald.toml"
+        )]
         config: PathBuf,
         /// Listen address, overriding `[server] listen` (e.g. 0.0.0.0:9300).
         #[arg(long)]
@@ -34,7 +39,12 @@ enum Command {
     /// anything; print each problem with its file and key. Exits 1 on problems.
     CheckConfig {
         /// The daemon config (TOML).
-        #[arg(long, short, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        #[arg(
+            long,
+            short,
+            env = "HERALD_CONFIG",
+            default_value = "config/herald.toml"
+        )]
         config: PathBuf,
     },
     /// A capture server: prints every request it receives and answers like
@@ -122,15 +132,27 @@ async fn run(command: Command, log: Option<String>) -> anyhow::Result<ExitCode> 
         Command::CheckConfig { config } => {
             let report = herald::config::check_config(&config).await;
             println!("{}", report.render());
-            Ok(if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        Command::Sink { listen, show_secrets } => {
+        Command::Sink {
+            listen,
+            show_secrets,
+        } => {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
             println!("herald sink listening on http://{listen} (Ctrl-C to stop)");
-            herald::sink::run(listener, show_secrets, |text| println!("{text}"), shutdown_signal())
-                .await?;
+            herald::sink::run(
+                listener,
+                show_secrets,
+                |text| println!("{text}"),
+                shutdown_signal(),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { plugins } => {
@@ -173,7 +195,9 @@ async fn serve(
         Ok(c) => c,
         Err(errors) => {
             eprintln!("{errors}");
-            eprintln!("herald: the config has problems; nothing was started (try `herald check-config`)");
+            eprintln!(
+                "herald: the config has problems; nothing was started (try `herald check-config`)"
+            );
             return Ok(ExitCode::from(2));
         }
     };

@@ -150,7 +150,9 @@ impl Metrics {
             .expect("unique metric");
         let health_check_duration = Histogram::with_opts(
             HistogramOpts::new(HEALTH_CHECK_DURATION, "Duration of one active health probe")
-                .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                .buckets(vec![
+                    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ]),
         )
         .expect("valid metric");
         registry
@@ -233,26 +235,78 @@ impl Metrics {
                 "Calls into plugins by result (ok, trap, timeout, memory)",
                 &["kind", "function", "result"],
             ),
-            plugin_reloads: counter_vec(&registry, PLUGIN_RELOADS, "Plugin file loads by kind and result (ok, rejected, unloaded)", &["kind", "result"]),
-            target_reloads: counter_vec(&registry, TARGET_RELOADS, "Target set reloads by result (ok, problems)", &["result"]),
-            queue_depth: gauge_vec(&registry, QUEUE_DEPTH, "Durable queue units by class and state", &["class", "state"]),
-            queue_enqueued: counter(&registry, QUEUE_ENQUEUED, "Alerts accepted into the durable queue"),
-            queue_retries: counter_vec(&registry, QUEUE_RETRIES, "Retries scheduled after a failed delivery attempt", &["target_name"]),
+            plugin_reloads: counter_vec(
+                &registry,
+                PLUGIN_RELOADS,
+                "Plugin file loads by kind and result (ok, rejected, unloaded)",
+                &["kind", "result"],
+            ),
+            target_reloads: counter_vec(
+                &registry,
+                TARGET_RELOADS,
+                "Target set reloads by result (ok, problems)",
+                &["result"],
+            ),
+            queue_depth: gauge_vec(
+                &registry,
+                QUEUE_DEPTH,
+                "Durable queue units by class and state",
+                &["class", "state"],
+            ),
+            queue_enqueued: counter(
+                &registry,
+                QUEUE_ENQUEUED,
+                "Alerts accepted into the durable queue",
+            ),
+            queue_retries: counter_vec(
+                &registry,
+                QUEUE_RETRIES,
+                "Retries scheduled after a failed delivery attempt",
+                &["target_name"],
+            ),
             queue_oldest_job_age: {
-                let g = prometheus::Gauge::new(QUEUE_OLDEST_JOB_AGE, "Age of the oldest alert waiting in the durable queue").expect("valid metric");
-                registry.register(Box::new(g.clone())).expect("unique metric");
-                g
-            },
-            dlq_size: gauge_vec(&registry, DLQ_SIZE, "Dead letters held per target", &["target_name"]),
-            dlq_writes: counter_vec(&registry, DLQ_WRITES, "Dead letters written per target and error class", &["target_name", "error_class"]),
-            dlq_replays: counter_vec(&registry, DLQ_REPLAYS, "Dead-letter replays by result", &["result"]),
-            store_commit_duration: {
-                let h = Histogram::with_opts(
-                    HistogramOpts::new(STORE_COMMIT_DURATION, "Duration of one group commit of the queue store")
-                        .buckets(vec![0.000_1, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
+                let g = prometheus::Gauge::new(
+                    QUEUE_OLDEST_JOB_AGE,
+                    "Age of the oldest alert waiting in the durable queue",
                 )
                 .expect("valid metric");
-                registry.register(Box::new(h.clone())).expect("unique metric");
+                registry
+                    .register(Box::new(g.clone()))
+                    .expect("unique metric");
+                g
+            },
+            dlq_size: gauge_vec(
+                &registry,
+                DLQ_SIZE,
+                "Dead letters held per target",
+                &["target_name"],
+            ),
+            dlq_writes: counter_vec(
+                &registry,
+                DLQ_WRITES,
+                "Dead letters written per target and error class",
+                &["target_name", "error_class"],
+            ),
+            dlq_replays: counter_vec(
+                &registry,
+                DLQ_REPLAYS,
+                "Dead-letter replays by result",
+                &["result"],
+            ),
+            store_commit_duration: {
+                let h = Histogram::with_opts(
+                    HistogramOpts::new(
+                        STORE_COMMIT_DURATION,
+                        "Duration of one group commit of the queue store",
+                    )
+                    .buckets(vec![
+                        0.000_1, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                    ]),
+                )
+                .expect("valid metric");
+                registry
+                    .register(Box::new(h.clone()))
+                    .expect("unique metric");
                 h
             },
             publish_duration,

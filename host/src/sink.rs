@@ -43,7 +43,9 @@ pub async fn run(
         out: Box::new(out),
     });
     let app = Router::new().fallback(handle).with_state(sink);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 fn mask_json(v: &mut Value) {
@@ -62,7 +64,14 @@ fn mask_json(v: &mut Value) {
     }
 }
 
-fn render(sink: &Sink, n: u64, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> String {
+fn render(
+    sink: &Sink,
+    n: u64,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> String {
     let mut text = format!(
         "#{n} {} {method} {uri}\n",
         chrono::Utc::now().format("%H:%M:%S%.3f")
@@ -142,7 +151,13 @@ fn answer(n: u64, method: &Method, path: &str, body: &Bytes) -> Response {
     }
 }
 
-async fn handle(State(sink): State<Arc<Sink>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(sink): State<Arc<Sink>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let n = sink.seq.fetch_add(1, Ordering::Relaxed) + 1;
     (sink.out)(render(&sink, n, &method, &uri, &headers, &body));
     answer(n, &method, uri.path(), &body)
@@ -154,11 +169,22 @@ mod tests {
 
     #[test]
     fn secrets_are_masked_unless_asked() {
-        let sink = Sink { seq: AtomicU64::new(0), show_secrets: false, out: Box::new(|_| {}) };
+        let sink = Sink {
+            seq: AtomicU64::new(0),
+            show_secrets: false,
+            out: Box::new(|_| {}),
+        };
         let mut headers = HeaderMap::new();
         headers.insert("authorization", "Bearer xoxb-secret-token".parse().unwrap());
         let body = Bytes::from(r#"{"routing_key":"R0UT1NGKEY","event_action":"trigger"}"#);
-        let text = render(&sink, 1, &Method::POST, &"/v2/enqueue".parse().unwrap(), &headers, &body);
+        let text = render(
+            &sink,
+            1,
+            &Method::POST,
+            &"/v2/enqueue".parse().unwrap(),
+            &headers,
+            &body,
+        );
         assert!(!text.contains("xoxb-secret-token"), "{text}");
         assert!(!text.contains("R0UT1NGKEY"), "{text}");
         assert!(text.contains("\"event_action\": \"trigger\""), "{text}");
@@ -166,7 +192,12 @@ mod tests {
 
     #[test]
     fn answers_like_the_targets() {
-        let r = answer(3, &Method::POST, "/v2/enqueue", &Bytes::from(r#"{"dedup_key":"abc"}"#));
+        let r = answer(
+            3,
+            &Method::POST,
+            "/v2/enqueue",
+            &Bytes::from(r#"{"dedup_key":"abc"}"#),
+        );
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         let r = answer(3, &Method::POST, "/v1/alerts", &Bytes::new());
         assert_eq!(r.status(), StatusCode::CREATED);

@@ -54,8 +54,17 @@ fn strip_userinfo(url: &str) -> String {
 
 fn view(state: &AppState, target: &Target) -> TargetView {
     let mut issues = state.control.target_issues(&target.name);
-    if state.publisher.deliverer().runtime().adapter(&target.kind).is_none() {
-        issues.push(format!("not routable: no loaded plugin provides the kind `{}`", target.kind));
+    if state
+        .publisher
+        .deliverer()
+        .runtime()
+        .adapter(&target.kind)
+        .is_none()
+    {
+        issues.push(format!(
+            "not routable: no loaded plugin provides the kind `{}`",
+            target.kind
+        ));
     }
     TargetView {
         name: target.name.clone(),
@@ -67,7 +76,10 @@ fn view(state: &AppState, target: &Target) -> TargetView {
         secrets: target.secrets.keys().map(str::to_string).collect(),
         timeout_ms: target.timeout.as_millis() as u64,
         routable: target.enabled && issues.is_empty(),
-        issues: issues.into_iter().map(|i| target.secrets.redact(&i)).collect(),
+        issues: issues
+            .into_iter()
+            .map(|i| target.secrets.redact(&i))
+            .collect(),
         health: state.control.health(&target.name),
     }
 }
@@ -90,7 +102,10 @@ fn find(state: &AppState, name: &str) -> Result<Target, ApiError> {
 }
 
 /// `GET /api/v1/targets/{name}`.
-pub async fn get_target(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<TargetView>, ApiError> {
+pub async fn get_target(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<TargetView>, ApiError> {
     let target = find(&state, &name)?;
     Ok(Json(view(&state, &target)))
 }
@@ -108,7 +123,8 @@ pub fn test_alert() -> EnrichedAlert {
         ]),
         annotations: BTreeMap::from([(
             "summary".to_string(),
-            "Test alert from Herald: please ignore. It checks that this target receives alerts.".to_string(),
+            "Test alert from Herald: please ignore. It checks that this target receives alerts."
+                .to_string(),
         )]),
         starts_at: now,
         ends_at: None,
@@ -118,14 +134,20 @@ pub fn test_alert() -> EnrichedAlert {
 
 /// `POST /api/v1/targets/{name}/test`: delivers a test alert to that target
 /// only, ignoring health and breakers, and answers with the result.
-pub async fn test_target(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn test_target(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let target = find(&state, &name)?;
     let options = ParallelPublishOptions {
         health_strategy: HealthCheckStrategy::PublishToAll,
         respect_circuit_breakers: false,
         ..state.publisher.options().clone()
     };
-    let outcome = state.publisher.publish(None, &test_alert(), &[target], &options).await;
+    let outcome = state
+        .publisher
+        .publish(None, &test_alert(), &[target], &options)
+        .await;
     Ok(publish_response(outcome))
 }
 
@@ -160,7 +182,11 @@ pub async fn list_plugins(State(state): State<Arc<AppState>>) -> Json<Vec<Plugin
             path: p.path.display().to_string(),
             sha256: p.sha256.clone(),
             size: p.size,
-            loaded_at: p.loaded_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            loaded_at: p
+                .loaded_at
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
             calls: p.calls.load(std::sync::atomic::Ordering::Relaxed),
             failures: p.failures.load(std::sync::atomic::Ordering::Relaxed),
         })

@@ -21,9 +21,14 @@ use crate::publish::{ParallelPublishOptions, PublishError};
 use crate::queue::IntakeError;
 
 /// Parses JSON with a message that says where it went wrong.
-pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request(format!("empty body: expected {what}")));
+        return Err(ApiError::bad_request(format!(
+            "empty body: expected {what}"
+        )));
     }
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid {what}: {e}")))
 }
@@ -60,7 +65,10 @@ struct WebhookPayload {
 }
 
 /// `POST /api/v1/alerts/alertmanager`.
-pub async fn alertmanager_webhook(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn alertmanager_webhook(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let payload: WebhookPayload = parse(&body, "Alertmanager webhook payload (version 4)")?;
     if payload.version != "4" {
         return Err(ApiError::bad_request(format!(
@@ -82,7 +90,9 @@ pub async fn alertmanager_webhook(State(state): State<Arc<AppState>>, body: Byte
                 ends_at: set_time(a.ends_at),
                 generator_url: a.generator_url.filter(|u| !u.is_empty()),
             };
-            alert.validate().map_err(|e| ApiError::bad_request(format!("alerts[{i}]: {e}")))?;
+            alert
+                .validate()
+                .map_err(|e| ApiError::bad_request(format!("alerts[{i}]: {e}")))?;
             Ok(EnrichedAlert::plain(alert))
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -106,8 +116,12 @@ struct PostableAlert {
 
 /// `POST /api/v2/alerts`: status is derived as Alertmanager does — resolved
 /// when `endsAt` is in the past, firing otherwise.
-pub async fn alertmanager_v2(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
-    let posted: Vec<PostableAlert> = parse(&body, "array of postable alerts (Alertmanager API v2)")?;
+pub async fn alertmanager_v2(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let posted: Vec<PostableAlert> =
+        parse(&body, "array of postable alerts (Alertmanager API v2)")?;
     let now = Utc::now();
     let alerts = posted
         .into_iter()
@@ -127,7 +141,9 @@ pub async fn alertmanager_v2(State(state): State<Arc<AppState>>, body: Bytes) ->
                 ends_at,
                 generator_url: a.generator_url.filter(|u| !u.is_empty()),
             };
-            alert.validate().map_err(|e| ApiError::bad_request(format!("[{i}]: {e}")))?;
+            alert
+                .validate()
+                .map_err(|e| ApiError::bad_request(format!("[{i}]: {e}")))?;
             Ok(EnrichedAlert::plain(alert))
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -169,7 +185,10 @@ pub struct PublishRequest {
 }
 
 /// `POST /api/v1/publish`: synchronous; answers with the per-target result.
-pub async fn publish(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn publish(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let request: PublishRequest = parse(&body, "publish request")?;
     let alert = EnrichedAlert {
         alert: request.alert,
@@ -198,12 +217,17 @@ pub async fn publish(State(state): State<Arc<AppState>>, body: Bytes) -> Result<
         ));
     }
     let options = ParallelPublishOptions {
-        health_strategy: request.strategy.unwrap_or(state.publisher.options().health_strategy),
+        health_strategy: request
+            .strategy
+            .unwrap_or(state.publisher.options().health_strategy),
         ..state.publisher.options().clone()
     };
     let deadline = tokio::time::Instant::now() + state.request_timeout;
     Ok(publish_response(
-        state.publisher.publish(Some(deadline), &alert, &targets, &options).await,
+        state
+            .publisher
+            .publish(Some(deadline), &alert, &targets, &options)
+            .await,
     ))
 }
 
@@ -214,12 +238,18 @@ pub(crate) fn publish_response(
 ) -> Response {
     match outcome {
         Ok(result) => (StatusCode::OK, Json(result)).into_response(),
-        Err(PublishError::AllFailed(result)) => (StatusCode::BAD_GATEWAY, Json(*result)).into_response(),
+        Err(PublishError::AllFailed(result)) => {
+            (StatusCode::BAD_GATEWAY, Json(*result)).into_response()
+        }
         Err(e @ PublishError::NoHealthyTargets(_)) => {
             let body = serde_json::json!({ "error": e.to_string(), "result": e.result() });
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
-        Err(e @ PublishError::InvalidAlert(_)) => ApiError::unprocessable(e.to_string()).into_response(),
-        Err(e @ PublishError::InvalidOptions(_)) => ApiError::bad_request(e.to_string()).into_response(),
+        Err(e @ PublishError::InvalidAlert(_)) => {
+            ApiError::unprocessable(e.to_string()).into_response()
+        }
+        Err(e @ PublishError::InvalidOptions(_)) => {
+            ApiError::bad_request(e.to_string()).into_response()
+        }
     }
 }

@@ -70,17 +70,26 @@ pub struct ApiSettings {
 /// served behind the admin token like the built-in admin endpoints.
 pub fn router(state: Arc<AppState>, settings: &ApiSettings, extra_admin: Option<Router>) -> Router {
     let ingress = Router::new()
-        .route("/api/v1/alerts/alertmanager", post(ingress::alertmanager_webhook))
+        .route(
+            "/api/v1/alerts/alertmanager",
+            post(ingress::alertmanager_webhook),
+        )
         .route("/api/v2/alerts", post(ingress::alertmanager_v2))
         .route("/api/v1/publish", post(ingress::publish))
-        .layer(middleware::from_fn_with_state(settings.ingress_token.clone(), auth::require));
+        .layer(middleware::from_fn_with_state(
+            settings.ingress_token.clone(),
+            auth::require,
+        ));
     let admin = Router::new()
         .route("/api/v1/targets", get(admin::list_targets))
         .route("/api/v1/targets/{name}", get(admin::get_target))
         .route("/api/v1/targets/{name}/test", post(admin::test_target))
         .route("/api/v1/plugins", get(admin::list_plugins))
         .route("/api/v1/reload", post(admin::reload))
-        .layer(middleware::from_fn_with_state(settings.admin_token.clone(), auth::require));
+        .layer(middleware::from_fn_with_state(
+            settings.admin_token.clone(),
+            auth::require,
+        ));
     let ops = Router::new()
         .route("/metrics", get(ops::metrics_text))
         .route("/healthz", get(ops::healthz))
@@ -100,7 +109,9 @@ pub fn router(state: Arc<AppState>, settings: &ApiSettings, extra_admin: Option<
         )));
     }
     app.layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(middleware::from_fn(move |request, next| timeout(cutoff, request, next)))
+        .layer(middleware::from_fn(move |request, next| {
+            timeout(cutoff, request, next)
+        }))
 }
 
 /// Extra time a request gets beyond `request_timeout` before it is cut.
@@ -132,5 +143,7 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

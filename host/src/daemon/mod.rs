@@ -97,13 +97,19 @@ impl Daemon {
         );
         let health =
             Arc::new(HealthRegistry::new(config.health.clone()).context("the [health] settings")?);
-        let deliverer = Arc::new(Deliverer::new(runtime.clone()).context("building the HTTP client")?);
+        let deliverer =
+            Arc::new(Deliverer::new(runtime.clone()).context("building the HTTP client")?);
         let monitor = config.health.probes.then(|| {
             HealthMonitor::new(health.clone(), targets.clone(), deliverer.clone()).spawn()
         });
         let publisher = Arc::new(
-            Publisher::new(deliverer, targets.clone(), health.clone(), config.publish.clone())
-                .context("the [publish] options")?,
+            Publisher::new(
+                deliverer,
+                targets.clone(),
+                health.clone(),
+                config.publish.clone(),
+            )
+            .context("the [publish] options")?,
         );
         let queue = DurableQueue::start(store, publisher.clone(), targets.clone(), settings)
             .context("starting the durable queue")?;
@@ -140,11 +146,25 @@ impl Daemon {
         });
         let settings = ApiSettings {
             max_body_bytes: self.config.server.max_body_bytes,
-            admin_token: self.config.admin.token.as_ref().map(|t| Token::new(t.expose())),
-            ingress_token: self.config.server.ingress_token.as_ref().map(|t| Token::new(t.expose())),
+            admin_token: self
+                .config
+                .admin
+                .token
+                .as_ref()
+                .map(|t| Token::new(t.expose())),
+            ingress_token: self
+                .config
+                .server
+                .ingress_token
+                .as_ref()
+                .map(|t| Token::new(t.expose())),
             request_timeout: self.config.server.request_timeout,
         };
-        api::router(state, &settings, Some(api::queue::routes(self.queue.clone())))
+        api::router(
+            state,
+            &settings,
+            Some(api::queue::routes(self.queue.clone())),
+        )
     }
 
     /// Serves on `listener` with hot reload until `shutdown` resolves; then
@@ -168,7 +188,11 @@ impl Daemon {
         });
         let mut timer_rx = began_rx.clone();
         let overrun = async move {
-            let began = timer_rx.wait_for(Option::is_some).await.ok().and_then(|b| *b);
+            let began = timer_rx
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|b| *b);
             match began {
                 Some(began) => tokio::time::sleep_until(began + grace).await,
                 None => std::future::pending().await,
@@ -183,7 +207,9 @@ impl Daemon {
         }
         let began = (*began_rx.borrow()).unwrap_or_else(tokio::time::Instant::now);
         tracing::info!("shutting down: draining in-flight publishes");
-        self.intake.shutdown(grace.saturating_sub(began.elapsed())).await;
+        self.intake
+            .shutdown(grace.saturating_sub(began.elapsed()))
+            .await;
         tracing::info!("stopped");
         Ok(())
     }

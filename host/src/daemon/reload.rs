@@ -100,7 +100,10 @@ impl Reloader {
             return Err("plugins and targets are still loading".into());
         }
         if self.runtime.registry().snapshot().is_empty() {
-            return Err(format!("no plugin is loaded from {}", self.plugin_dir.display()));
+            return Err(format!(
+                "no plugin is loaded from {}",
+                self.plugin_dir.display()
+            ));
         }
         Ok(())
     }
@@ -134,8 +137,12 @@ impl Reloader {
     /// guard is dropped.
     pub fn start(self: &Arc<Self>) -> ReloadGuard {
         let mut watchers = Vec::new();
-        let dirs = std::iter::once((self.plugin_dir.clone(), Scope::Plugins))
-            .chain(self.targets_config.dirs.iter().map(|d| (d.clone(), Scope::Targets)));
+        let dirs = std::iter::once((self.plugin_dir.clone(), Scope::Plugins)).chain(
+            self.targets_config
+                .dirs
+                .iter()
+                .map(|d| (d.clone(), Scope::Targets)),
+        );
         for (dir, scope) in dirs {
             let requests = self.requests.clone();
             let handler = move |event: notify::Result<notify::Event>| {
@@ -210,7 +217,9 @@ impl Reloader {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(dir = %self.plugin_dir.display(), "cannot read the plugin directory: {e}");
-                report.plugins_rejected.push(format!("{}: {e}", self.plugin_dir.display()));
+                report
+                    .plugins_rejected
+                    .push(format!("{}: {e}", self.plugin_dir.display()));
                 return;
             }
         };
@@ -222,7 +231,9 @@ impl Reloader {
             .map(|p| (p.path.clone(), p.sha256.clone()))
             .collect();
         for path in &files {
-            let Ok(bytes) = tokio::fs::read(path).await else { continue };
+            let Ok(bytes) = tokio::fs::read(path).await else {
+                continue;
+            };
             let sha = hex::encode(Sha256::digest(&bytes));
             if loaded.get(path) == Some(&sha) {
                 continue;
@@ -232,20 +243,32 @@ impl Reloader {
                 Ok(plugin) => {
                     let plugin = Arc::new(plugin);
                     for kind in &plugin.kinds {
-                        metrics().plugin_reloads.with_label_values(&[kind, "ok"]).inc();
+                        metrics()
+                            .plugin_reloads
+                            .with_label_values(&[kind, "ok"])
+                            .inc();
                     }
                     tracing::info!(
                         file = %path.display(), kinds = %plugin.kinds.join(","), version = %plugin.version,
                         "plugin loaded"
                     );
-                    report
-                        .plugins_loaded
-                        .push(format!("{} ({} {})", path.display(), plugin.kinds.join(","), plugin.version));
+                    report.plugins_loaded.push(format!(
+                        "{} ({} {})",
+                        path.display(),
+                        plugin.kinds.join(","),
+                        plugin.version
+                    ));
                     self.runtime.registry().insert(plugin);
                 }
                 Err(e) => {
-                    let kind = previous_kinds.first().cloned().unwrap_or_else(|| "unknown".into());
-                    metrics().plugin_reloads.with_label_values(&[&kind, "rejected"]).inc();
+                    let kind = previous_kinds
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "unknown".into());
+                    metrics()
+                        .plugin_reloads
+                        .with_label_values(&[&kind, "rejected"])
+                        .inc();
                     let kept = if previous_kinds.is_empty() {
                         String::new()
                     } else {
@@ -259,7 +282,10 @@ impl Reloader {
         for path in loaded.keys().filter(|p| !files.contains(p)) {
             let kinds = self.runtime.registry().remove_path(path);
             for kind in &kinds {
-                metrics().plugin_reloads.with_label_values(&[kind, "unloaded"]).inc();
+                metrics()
+                    .plugin_reloads
+                    .with_label_values(&[kind, "unloaded"])
+                    .inc();
             }
             tracing::info!(file = %path.display(), kinds = %kinds.join(","), "plugin file removed; kinds unloaded");
             report.kinds_unloaded.extend(kinds);
@@ -296,7 +322,11 @@ impl Reloader {
                 issues.entry(name).or_default().push(text);
             }
         }
-        let result = if set.problems().is_empty() { "ok" } else { "problems" };
+        let result = if set.problems().is_empty() {
+            "ok"
+        } else {
+            "problems"
+        };
         metrics().target_reloads.with_label_values(&[result]).inc();
         report.targets = set.targets().len();
         self.issues.store(Arc::new(issues));

@@ -12,9 +12,9 @@ use super::clock::to_datetime;
 use super::core::{DeadLetter, Decision, Id, Work};
 use super::durable::Inner;
 use super::store::{DlqEntry, DlqReason, JobRecord, LastError, StoredAlert, Wait};
+use crate::health::HealthCheckStrategy;
 use crate::metrics::metrics;
 use crate::model::{DeliveryError, EnrichedAlert, ErrorClass, SkipReason, Target, TargetResult};
-use crate::health::HealthCheckStrategy;
 use crate::publish::{ParallelPublishOptions, PublishError, Publisher};
 
 /// What the queue publishes through: the parallel publisher in the daemon,

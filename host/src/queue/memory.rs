@@ -44,7 +44,12 @@ impl Intake for MemoryIntake {
             .slots
             .clone()
             .try_acquire_many_owned(n as u32)
-            .map_err(|_| IntakeError::Full(format!("{n} alerts would exceed the in-flight limit"), Duration::from_secs(5)))?;
+            .map_err(|_| {
+                IntakeError::Full(
+                    format!("{n} alerts would exceed the in-flight limit"),
+                    Duration::from_secs(5),
+                )
+            })?;
         let publisher = self.publisher.clone();
         self.tracker.spawn(async move {
             let _permits = permits;
@@ -68,7 +73,10 @@ impl Intake for MemoryIntake {
     async fn shutdown(&self, grace: Duration) {
         self.closed.store(true, Ordering::Release);
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 "{} background publishes still running after the {grace:?} grace period; abandoning them",
                 self.tracker.len()
