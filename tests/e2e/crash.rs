@@ -195,7 +195,6 @@ async fn dead_letters(http: &reqwest::Client, base: &str) -> BTreeSet<(String, S
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finds lost retries across SIGKILL (2 of ~645 to the flaky target); being fixed, see the issue 6 note"]
 async fn sigkill_at_random_moments_loses_no_accepted_alert() {
     let (flaky, flaky_got) = target(3).await;
     let (steady, steady_got) = target(0).await;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald::health::AlwaysHealthy;
+use herald::health::{AlwaysHealthy, BreakerConfig, HealthConfig, HealthRegistry};
 use herald::model::{EnrichedAlert, Target};
 use herald::plugin::{PluginRuntime, RuntimeLimits};
 use herald::publish::{ParallelPublishOptions, Publisher};
@@ -354,5 +354,59 @@ async fn pending_deliveries_resume_after_the_queue_is_reopened() {
     got.sort();
     assert_eq!(got, names, "each pending alert delivered after the restart");
     assert_eq!(q.stats().dlq_size, 0);
+    q.shutdown(Duration::from_secs(5)).await;
+}
+
+/// With a real health registry (probes and breaker off, as in the crash test)
+/// a target that fails more than `unhealthy_threshold` times in a row turns
+/// `unhealthy`; queue deliveries must still reach it once it answers again
+/// (they publish with `publish_to_all`; skipping on health would hold the
+/// jobs forever, since nothing refreshes health with probes off).
+#[tokio::test]
+async fn a_target_marked_unhealthy_by_failed_deliveries_still_gets_its_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let down = MockTarget::start(Behaviour::default()).await;
+    // More failures in a row than unhealthy_threshold (3).
+    down.script((0..6).map(|_| Behaviour::status(503)));
+    let health = Arc::new(
+        HealthRegistry::new(HealthConfig {
+            probes: false,
+            circuit_breaker: BreakerConfig {
+                enabled: false,
+                ..BreakerConfig::default()
+            },
+            ..HealthConfig::default()
+        })
+        .expect("health settings"),
+    );
+    let store = Store::open(dir.path()).expect("open the queue store");
+    let rt = PluginRuntime::new(RuntimeLimits::default(), store.state_store()).expect("runtime");
+    rt.load_and_register(&wasm(WEBHOOK))
+        .await
+        .expect("load the webhook plugin");
+    let p = publisher(
+        Arc::new(rt),
+        vec![Target::new("down", "webhook", down.url("/hook"))],
+        health,
+        ParallelPublishOptions::default(),
+    );
+    let q = DurableQueue::start(
+        store,
+        p.clone(),
+        p.target_source().clone(),
+        fast_retries(dir.path()),
+    )
+    .expect("start the queue");
+    for i in 0..4 {
+        q.accept(vec![event(&format!("Unhealthy{i}"), "firing")])
+            .await
+            .unwrap();
+    }
+    drain(&q).await;
+    assert_eq!(
+        delivered(&down, 6).len(),
+        4,
+        "every alert reached the target once it answered 2xx"
+    );
     q.shutdown(Duration::from_secs(5)).await;
 }
