@@ -29,11 +29,11 @@ run: plugins
 demo: plugins
 	$(CARGO) run -p herald -- demo --plugins $(PLUGIN_DIR)
 
-# Native unit tests of the plugins, then every host test (one nextest run),
-# then every adapter's golden cases through `herald plugin test`.
+# Native unit tests of the plugins, then every host test (one nextest run,
+# which also builds the `herald` binary the black-box tests start), then every
+# adapter's golden cases through `herald plugin test`.
 test: plugins
 	cd plugins && $(CARGO) test --target x86_64-unknown-linux-gnu --workspace
-	$(CARGO) build -p herald
 	$(CARGO) nextest run --workspace --no-fail-fast
 	@for k in $(ADAPTERS); do ./target/debug/herald plugin test $(PLUGIN_DIR)/$$k.wasm plugins/$$k/cases || exit 1; done
 
