@@ -18,7 +18,10 @@ fn help_lists_every_command() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for command in ["serve", "check-config", "sink", "plugin", "demo"] {
-        assert!(text.contains(command), "`{command}` missing from --help:\n{text}");
+        assert!(
+            text.contains(command),
+            "`{command}` missing from --help:\n{text}"
+        );
     }
 }
 
@@ -27,7 +30,11 @@ fn check_config_names_the_file_and_key_and_exits_1() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("herald.toml");
     std::fs::write(&config, "[publish]\nmax_concurent = 3\n").expect("write config");
-    let out = herald(&["check-config", "--config", config.to_str().expect("utf-8 path")]);
+    let out = herald(&[
+        "check-config",
+        "--config",
+        config.to_str().expect("utf-8 path"),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("herald.toml"), "{text}");
@@ -53,5 +60,8 @@ fn plugin_inspect_on_a_non_wasm_file_is_a_clear_error() {
     let out = herald(&["plugin", "inspect", file.to_str().expect("utf-8 path")]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("notes.wasm") && text.contains("not a WebAssembly file"), "{text}");
+    assert!(
+        text.contains("notes.wasm") && text.contains("not a WebAssembly file"),
+        "{text}"
+    );
 }
