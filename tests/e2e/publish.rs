@@ -264,7 +264,10 @@ async fn cancelling_a_publish_leaves_no_task_behind() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(in_flight, 0, "parallel_publish_goroutines after cancellation");
+    assert_eq!(
+        in_flight, 0,
+        "parallel_publish_goroutines after cancellation"
+    );
 }
 
 #[tokio::test]
