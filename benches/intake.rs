@@ -25,8 +25,15 @@ use herald::publish::{Deliverer, ParallelPublishOptions, Publisher};
 use herald::queue::{DurableQueue, Intake, IntakeError, MemoryIntake, QueueSettings, Store};
 use herald_benches::{Stats, cores, full_run, load_average, ms, write_results};
 
-/// Concurrent callers.
-const CALLERS: usize = 64;
+/// Concurrent callers (`HERALD_BENCH_CALLERS` overrides): group commit
+/// batches whatever is waiting, so the durable rate grows with them.
+fn callers() -> usize {
+    std::env::var("HERALD_BENCH_CALLERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(64)
+}
 /// Alternating rounds per intake.
 const ROUNDS: usize = 3;
 const DURABLE_GOAL: f64 = 5_000.0;
@@ -59,7 +66,7 @@ fn publisher(state: Arc<dyn StateStore>) -> Arc<Publisher> {
     )
 }
 
-/// One round: `CALLERS` tasks accepting one alert per call for `length`.
+/// One round: [`callers`] tasks accepting one alert per call for `length`.
 /// Returns (alerts accepted, elapsed, per-call latencies, refusals).
 async fn round(
     intake: Arc<dyn Intake>,
@@ -69,7 +76,7 @@ async fn round(
     let started = Instant::now();
     let until = started + length;
     let mut tasks = Vec::new();
-    for c in 0..CALLERS {
+    for c in 0..callers() {
         let intake = intake.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -204,7 +211,8 @@ fn main() {
     let ratio = d.rate() / m.rate().max(1e-9);
     println!();
     println!(
-        "intake: {CALLERS} concurrent callers, one alert per call, {ROUNDS} alternating rounds of {length:?}; {} cores; load {}",
+        "intake: {} concurrent callers, one alert per call, {ROUNDS} alternating rounds of {length:?}; {} cores; load {}",
+        callers(),
         cores(),
         load_average()
     );
@@ -244,7 +252,7 @@ fn main() {
         d.accepted
     );
     let json = serde_json::json!({
-        "callers": CALLERS,
+        "callers": callers(),
         "rounds": ROUNDS,
         "round_ms": ms(length),
         "cores": cores(),
