@@ -6,14 +6,11 @@
 //! dead-letter queue with a reason: zero lost. The test prints the counts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use herald_tests::daemon::DaemonSetup;
-use herald_tests::{Behaviour, MockTarget, repo_root};
+use herald_tests::daemon::{DaemonSetup, HeraldProcess};
+use herald_tests::{Behaviour, MockTarget};
 
 /// How many times the daemon is killed.
 const KILLS: usize = 5;
@@ -21,84 +18,6 @@ const KILLS: usize = 5;
 const SEND_EVERY: Duration = Duration::from_millis(5);
 /// How long the last daemon gets to deliver everything.
 const SETTLE: Duration = Duration::from_secs(90);
-
-fn herald_binary() -> PathBuf {
-    let path = std::env::var_os("HERALD_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/debug/herald"));
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build -p herald` or set HERALD_BIN",
-        path.display()
-    );
-    path
-}
-
-/// `herald serve` running as a child; killed (SIGKILL) on drop.
-struct Daemon {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Daemon {
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(herald_binary())
-            .args(["serve", "--config"])
-            .arg(config)
-            .env_remove("RUST_LOG")
-            .env_remove("HERALD_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting herald serve: {e}"));
-        let stderr = child.stderr.take().expect("herald's stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("herald listening on http://") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-                lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => Self {
-                child,
-                base: format!("http://{addr}"),
-                log,
-            },
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "herald serve did not start; its log:\n{}",
-                    log.lock().map(|l| l.join("\n")).unwrap_or_default()
-                );
-            }
-        }
-    }
-
-    /// SIGKILL, then reap.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A small deterministic generator (the run is reproducible from its seed).
 struct Lcg(u64);
@@ -220,14 +139,14 @@ async fn sigkill_at_random_moments_loses_no_accepted_alert() {
     let mut acked: Vec<String> = Vec::new();
 
     for kill in 0..KILLS {
-        let daemon = Daemon::start(&config);
+        let daemon = HeraldProcess::start(&config);
         let live_for = Duration::from_millis(300 + rng.next() % 1200);
         let until = Instant::now() + live_for;
         while Instant::now() < until {
             let name = format!("Crash{sent}");
             sent += 1;
             let r = http
-                .post(format!("{}/api/v1/alerts/alertmanager", daemon.base))
+                .post(format!("{}/api/v1/alerts/alertmanager", daemon.url("")))
                 .header("content-type", "application/json")
                 .body(payload(&name))
                 .send()
@@ -240,7 +159,7 @@ async fn sigkill_at_random_moments_loses_no_accepted_alert() {
         }
         // Kill while sends and deliveries are in flight.
         let send = {
-            let (http, base, name) = (http.clone(), daemon.base.clone(), format!("Crash{sent}"));
+            let (http, base, name) = (http.clone(), daemon.url(""), format!("Crash{sent}"));
             sent += 1;
             tokio::spawn(async move {
                 let r = http
@@ -266,10 +185,10 @@ async fn sigkill_at_random_moments_loses_no_accepted_alert() {
     }
 
     // The last run delivers what is left.
-    let daemon = Daemon::start(&config);
+    let daemon = HeraldProcess::start(&config);
     let started = Instant::now();
     let (missing, dlq) = loop {
-        let dlq = dead_letters(&http, &daemon.base).await;
+        let dlq = dead_letters(&http, &daemon.url("")).await;
         let (f, s) = (
             flaky_got.lock().unwrap().clone(),
             steady_got.lock().unwrap().clone(),

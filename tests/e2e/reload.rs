@@ -7,15 +7,14 @@
 //! `herald_test_versioned_a` (1.0.0) and `herald_test_versioned_b` (2.0.0),
 //! which put their own version in every body they send.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use herald_tests::daemon::{DaemonSetup, SOON, TestDaemon, eventually, replace_file, target_toml};
-use herald_tests::{Behaviour, MockTarget, repo_root, wasm};
+use herald_tests::daemon::{
+    DaemonSetup, HeraldProcess, SOON, TestDaemon, eventually, replace_file, target_toml,
+};
+use herald_tests::{Behaviour, MockTarget, wasm};
 use serde_json::{Value, json};
 
 const VERSION_A: &str = "herald_test_versioned_a";
@@ -473,106 +472,6 @@ async fn a_corrupt_plugin_file_is_rejected_and_the_previous_version_stays_live()
 }
 
 // ---------------------------------------------------------------- the real binary
-
-/// The `herald` binary `cargo build -p herald` (or a workspace test run) leaves
-/// in `target/debug`, or `$HERALD_BIN`.
-fn herald_binary() -> PathBuf {
-    let path = std::env::var_os("HERALD_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/debug/herald"));
-    assert!(
-        path.is_file(),
-        "{} is missing: build it with `cargo build -p herald` (a workspace test run, \
-         `cargo nextest run --workspace`, builds it too) or set HERALD_BIN",
-        path.display()
-    );
-    path
-}
-
-/// The real `herald serve` as a child process, with its stderr collected.
-struct HeraldProcess {
-    child: Child,
-    addr: std::net::SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl HeraldProcess {
-    fn start(config: &std::path::Path) -> Self {
-        let mut child = Command::new(herald_binary())
-            .args(["serve", "--config"])
-            .arg(config)
-            .env_remove("RUST_LOG")
-            .env_remove("HERALD_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting herald serve: {e}"));
-        let stderr = child.stderr.take().expect("herald's stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let lines = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("herald listening on http://") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-                lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr.parse().expect("a socket address"),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "herald serve did not say where it listens; its log:\n{}",
-                    log.lock().map(|l| l.join("\n")).unwrap_or_default()
-                );
-            }
-        };
-        Self { child, addr, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap_or_else(|e| panic!("running kill -{signal}: {e}"));
-        assert!(status.success(), "kill -{signal} failed");
-    }
-
-    /// Waits (bounded) for the process to exit; its exit code.
-    async fn exit_code(&mut self, within: Duration) -> Option<i32> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("waiting for herald") {
-                return status.code();
-            }
-            assert!(
-                started.elapsed() < within,
-                "herald did not exit within {within:?}; its log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for HeraldProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn metric(
     client: &reqwest::Client,

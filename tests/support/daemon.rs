@@ -12,8 +12,11 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use herald::config::DaemonConfig;
@@ -22,7 +25,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::wasm;
+use crate::{repo_root, wasm};
 
 /// How long the tests wait for something that should happen "soon" (a
 /// background delivery, a hot reload) before failing. Generous: the issue
@@ -449,4 +452,119 @@ pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .next()
         .unwrap_or(0.0)
+}
+
+// ---------------------------------------------------------------- the real binary
+
+/// The `herald` binary `cargo build -p herald` (or a workspace test run) leaves
+/// in `target/debug`, or `$HERALD_BIN`.
+pub fn herald_binary() -> PathBuf {
+    let path = std::env::var_os("HERALD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/debug/herald"));
+    assert!(
+        path.is_file(),
+        "{} is missing: build it with `cargo build -p herald` (a workspace test run, \
+         `cargo nextest run --workspace`, builds it too) or set HERALD_BIN",
+        path.display()
+    );
+    path
+}
+
+/// The real `herald serve` as a child process, with its stderr collected.
+pub struct HeraldProcess {
+    child: Child,
+    addr: std::net::SocketAddr,
+    /// Every line it wrote to stderr.
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl HeraldProcess {
+    /// Starts `herald serve --config CONFIG` and waits until it says where it listens.
+    pub fn start(config: &std::path::Path) -> Self {
+        let mut child = Command::new(herald_binary())
+            .args(["serve", "--config"])
+            .arg(config)
+            .env_remove("RUST_LOG")
+            .env_remove("HERALD_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting herald serve: {e}"));
+        let stderr = child.stderr.take().expect("herald's stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("herald listening on http://") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr.parse().expect("a socket address"),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "herald serve did not say where it listens; its log:\n{}",
+                    log.lock().map(|l| l.join("\n")).unwrap_or_default()
+                );
+            }
+        };
+        Self { child, addr, log }
+    }
+
+    /// `http://ADDR` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Its stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("running kill -{signal}: {e}"));
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits (bounded) for the process to exit; its exit code.
+    pub async fn exit_code(&mut self, within: Duration) -> Option<i32> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for herald") {
+                return status.code();
+            }
+            assert!(
+                started.elapsed() < within,
+                "herald did not exit within {within:?}; its log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl HeraldProcess {
+    /// SIGKILL, then reap.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HeraldProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
