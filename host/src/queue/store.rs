@@ -2,9 +2,10 @@
 //! alerts, per-target delivery jobs, dead letters and the adapters' state.
 //!
 //! All writes go through one writer thread that commits whatever is waiting
-//! as one fsync'd write transaction (group commit) and then runs each
-//! writer's completion, in submission order. Reads open their own read
-//! transactions and never wait for the writer.
+//! as one fsync'd write transaction (group commit) and hands the batch to a
+//! second thread, which runs each writer's completion in submission order
+//! (and frees the batch) while the writer already commits the next one.
+//! Reads open their own read transactions and never wait for the writer.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ const DLQ: TableDefinition<u64, &[u8]> = TableDefinition::new("dlq");
 const DLQ_INDEX: TableDefinition<u64, (&str, u64)> = TableDefinition::new("dlq_index");
 /// Adapter state: (target, fingerprint, key) → (value, expires at ms).
 const STATE: TableDefinition<(&str, &str, &str), (&str, u64)> = TableDefinition::new("state");
-/// Counters: `next_id`.
+/// Counters: `next_id`, the end of the reserved id block (see [`ID_BLOCK`]).
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The database file's name inside the data directory.
@@ -43,6 +44,11 @@ pub const DB_FILE: &str = "herald.redb";
 
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 4096;
+
+/// Ids are reserved in the store in blocks of this many, so most commits
+/// need not rewrite the `next_id` counter; a restart skips what is left of
+/// the block (ids are never reused, gaps are harmless).
+const ID_BLOCK: u64 = 4096;
 
 /// Why the store failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -202,44 +208,72 @@ impl Change {
     }
 }
 
-/// What runs after a commit (or its failure), on the writer thread.
+/// What runs after a commit (or its failure), on the completion thread.
 pub(crate) type Done = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 struct Op {
     changes: Vec<Change>,
     done: Option<Done>,
+    /// Tests: runs on the writer thread before the batch this op opens is
+    /// gathered, so a test can hold the writer while work queues up.
+    #[cfg(test)]
+    stall: Option<Box<dyn FnOnce() + Send>>,
 }
 
-/// The writer thread and the way to it.
+/// The writer and completion threads, and the way to them.
 pub(crate) struct Writer {
     tx: RwLock<Option<Sender<Op>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The writer thread, then the completion thread.
+    threads: Mutex<Vec<JoinHandle<()>>>,
     /// Transactions committed.
     commits: Arc<AtomicU64>,
 }
 
 impl Writer {
     /// Queues `changes` for the next group commit; `done` runs after it, on
-    /// the writer thread. When the store is closed, `done` is dropped unrun
+    /// the completion thread. When the store is closed, `done` is dropped unrun
     /// (callers may hold locks that `done` takes): a caller waiting on a
     /// channel inside it sees the channel close.
     pub(crate) fn submit(&self, changes: Vec<Change>, done: Option<Done>) {
         let tx = self.tx.read().unwrap_or_else(|e| e.into_inner());
         if let Some(tx) = tx.as_ref() {
             // A send fails only when the thread is gone; `done` is dropped with the op.
-            let _ = tx.send(Op { changes, done });
+            let _ = tx.send(Op {
+                changes,
+                done,
+                #[cfg(test)]
+                stall: None,
+            });
         }
     }
 
-    /// Commits what is queued and stops the thread.
+    /// Tests: the writer runs `stall` before it gathers its next batch.
+    #[cfg(test)]
+    pub(crate) fn stall(&self, stall: impl FnOnce() + Send + 'static) {
+        let tx = self.tx.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = tx.as_ref() {
+            let _ = tx.send(Op {
+                changes: Vec::new(),
+                done: None,
+                stall: Some(Box::new(stall)),
+            });
+        }
+    }
+
+    /// Commits what is queued, runs the completions and stops both threads.
+    /// A completion may close the store (by dropping the last reference to
+    /// it): the completion thread then does not wait for itself.
     fn close(&self) {
         self.tx.write().unwrap_or_else(|e| e.into_inner()).take();
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(handle) = handle
-            && handle.thread().id() != std::thread::current().id()
-            && handle.join().is_err()
-        {
-            tracing::error!("the queue store's writer thread panicked");
+        let handles = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for handle in handles {
+            let thread = handle.thread().clone();
+            if thread.id() != std::thread::current().id() && handle.join().is_err() {
+                tracing::error!(
+                    "the queue store's thread `{}` panicked",
+                    thread.name().unwrap_or("?")
+                );
+            }
         }
     }
 }
@@ -359,17 +393,22 @@ impl Store {
         let expired = std::mem::take(&mut loaded.expired_state);
         let next_id = loaded.next_id;
         let (tx, rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel();
         let commits = Arc::new(AtomicU64::new(0));
+        let completer = std::thread::Builder::new()
+            .name("herald-store-done".into())
+            .spawn(move || complete_loop(&done_rx))
+            .map_err(|e| open_err(format!("cannot start the completion thread: {e}")))?;
         let thread = {
             let (db, commits) = (db.clone(), commits.clone());
             std::thread::Builder::new()
                 .name("herald-store".into())
-                .spawn(move || write_loop(&db, &rx, &commits))
+                .spawn(move || write_loop(&db, &rx, &done_tx, &commits))
                 .map_err(|e| open_err(format!("cannot start the writer thread: {e}")))?
         };
         let writer = Arc::new(Writer {
             tx: RwLock::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
+            threads: Mutex::new(vec![thread, completer]),
             commits,
         });
         if !expired.is_empty() {
@@ -618,10 +657,18 @@ fn load(
     Ok((loaded, state))
 }
 
+/// A committed batch and how its commit ended, for the completion thread.
+type Committed = (Vec<Op>, Result<(), StoreError>);
+
 /// The writer thread: one transaction per batch of waiting operations.
-fn write_loop(db: &Database, rx: &Receiver<Op>, commits: &AtomicU64) {
+fn write_loop(db: &Database, rx: &Receiver<Op>, done: &Sender<Committed>, commits: &AtomicU64) {
     let m = metrics();
-    while let Ok(first) = rx.recv() {
+    #[cfg_attr(not(test), allow(unused_mut))]
+    while let Ok(mut first) = rx.recv() {
+        #[cfg(test)]
+        if let Some(stall) = first.stall.take() {
+            stall();
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -640,6 +687,17 @@ fn write_loop(db: &Database, rx: &Receiver<Op>, commits: &AtomicU64) {
         m.store_commit_duration
             .observe(started.elapsed().as_secs_f64());
         commits.fetch_add(1, Ordering::Relaxed);
+        // Completions take locks and wake tasks, and freeing the batch is
+        // slow across threads: neither holds up the next commit. A send
+        // fails only if the completion thread died; the batch is dropped.
+        let _ = done.send((batch, result));
+    }
+}
+
+/// The completion thread: runs each committed operation's completion, in
+/// submission order, then frees the batch.
+fn complete_loop(rx: &Receiver<Committed>) {
+    while let Ok((batch, result)) = rx.recv() {
         for op in batch {
             if let Some(done) = op.done {
                 done(result.clone());
@@ -718,7 +776,7 @@ fn apply(db: &Database, batch: &[Op]) -> Result<(), redb::Error> {
         if let Some(max_id) = max_id {
             let stored = meta.get("next_id")?.map(|v| v.value()).unwrap_or(0);
             if max_id + 1 > stored {
-                meta.insert("next_id", max_id + 1)?;
+                meta.insert("next_id", (max_id + 1).next_multiple_of(ID_BLOCK))?;
             }
         }
     }

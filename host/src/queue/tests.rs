@@ -623,16 +623,13 @@ async fn concurrent_accepts_share_commits() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Fake::new(Answer::Hang);
     let q = start(dir.path(), fake, &["t"], settings(dir.path()));
-    // Hold the writer inside a commit's completion while the accepts queue up.
+    // Hold the writer thread while the accepts queue up.
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let (held_tx, held_rx) = tokio::sync::oneshot::channel();
-    q.store().writer().submit(
-        Vec::new(),
-        Some(Box::new(move |_| {
-            let _ = held_tx.send(());
-            let _ = release_rx.recv();
-        })),
-    );
+    q.store().writer().stall(move || {
+        let _ = held_tx.send(());
+        let _ = release_rx.recv();
+    });
     held_rx.await.unwrap();
     let before = q.store().commits();
     const N: usize = 200;
