@@ -8,9 +8,9 @@
 //!
 //! Files: `settings` (what the queue is told), `clock` (scheduling vs
 //! persisted time), `backoff` (retry delays), `priority` (classes and
-//! weighted round robin), `store` (redb, the writer thread), `state` (the
-//! adapters' state in the store), `core` (the in-memory index: order,
-//! states, timers), `dispatch` (workers and per-target decisions),
+//! weighted round robin), `store` (redb, the writer and completion threads),
+//! `state` (the adapters' state in the store), `core` (the in-memory index:
+//! order, states, timers), `dispatch` (workers and per-target decisions),
 //! `durable` (the queue and its intake), `dlq` (list, replay, delete, purge).
 //!
 //! Depends on `model`, `plugin` (the state-store trait) and `publish`.
