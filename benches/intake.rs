@@ -98,6 +98,12 @@ impl Tally {
             refused: 0,
         }
     }
+    /// Adds one caller's latencies (one per accepted call) and refusals.
+    fn caller(&mut self, (latencies, refused): (Vec<Duration>, usize)) {
+        self.accepted += latencies.len();
+        self.latencies.extend(latencies);
+        self.refused += refused;
+    }
     fn add(&mut self, other: Tally) {
         self.accepted += other.accepted;
         self.elapsed += other.elapsed;
@@ -137,10 +143,7 @@ async fn intake_round(intake: Arc<dyn Intake>, length: Duration, offset: usize) 
     }
     let mut tally = Tally::new();
     for t in tasks {
-        let (lat, r) = t.await.expect("caller task");
-        tally.accepted += lat.len();
-        tally.latencies.extend(lat);
-        tally.refused += r;
+        tally.caller(t.await.expect("caller task"));
     }
     tally.elapsed = started.elapsed();
     tally
@@ -272,10 +275,7 @@ fn ingress_round(
                 .run_until(async move {
                     let mut tally = Tally::new();
                     for t in tasks {
-                        let (lat, r) = t.await.expect("client task");
-                        tally.accepted += lat.len();
-                        tally.latencies.extend(lat);
-                        tally.refused += r;
+                        tally.caller(t.await.expect("client task"));
                     }
                     tally.elapsed = started.elapsed();
                     tally
